@@ -1,0 +1,1 @@
+"""Reconcile a Midaz ledger across PostgreSQL, MongoDB and Redis."""
