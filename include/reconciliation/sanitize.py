@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 _PATTERNS = (
-    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://)([^/\s:@]*):([^@\s/]*)@"), r"\1\2:***@"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://)([^/\s:@]{0,256}):([^@\s/]{0,256})@"), r"\1\2:***@"),
     (re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api_key|apikey)\s*[=:]\s*('[^']*'|\"[^\"]*\"|[^\s,;&]+)"), r"\1=***"),
     (re.compile(r"(?i)(hooks\.slack\.com/services/)[A-Za-z0-9/_-]+"), r"\1***"),
     (re.compile(r"(?i)(\"password\"\s*:\s*)\"[^\"]*\""), r'\1"***"'),
@@ -15,6 +15,8 @@ _PATTERNS = (
 def sanitize(text: object, limit: int = 2000) -> str:
     """Strip credentials from an error message or any text bound for an operator."""
     out = str(text)
+    if len(out) > 4 * limit:  # bound the regex work on huge messages (a failing SQL statement, say)
+        out = out[: 4 * limit]
     for pattern, repl in _PATTERNS:
         out = pattern.sub(repl, out)
     return out if len(out) <= limit else out[: limit - 3] + "..."

@@ -184,6 +184,6 @@ def compile_report_task() -> dict[str, Any]:
     status = report["status"]
     summary = {"status": status, "report": report.get("paths", {}), "alerts": sent}
     if status != "passed":
-        failing = [n for n, r in report.get("checks_by_name", {}).items() if r.get("status") in ("failed", "error")]
+        failing = [c["name"] for c in report.get("checks", []) if c.get("status") in ("failed", "error")]
         _fail(f"reconciliation {status}: {', '.join(failing) or 'see report'} — {report.get('paths', {}).get('html')}")
     return summary
