@@ -118,6 +118,9 @@ def check_task(check: str, pre: dict[str, Any]) -> dict[str, Any]:
     from reconciliation.checks import run_check
 
     cctx = build_context(check, pre)
+    from reconciliation.report.compile import safe_name
+
+    cctx.extra["gx_docs_dir"] = str(report_dir() / "gx_docs" / safe_name(ti.run_id))
     if check == "counts":
         try:
             store = history_store()
@@ -174,11 +177,16 @@ def compile_report_task() -> dict[str, Any]:
         "start": ctx["data_interval_start"].isoformat() if ctx.get("data_interval_start") else None,
         "end": ctx["data_interval_end"].isoformat() if ctx.get("data_interval_end") else None,
     }
+    gx_docs = {}
+    for name, res in results.items():
+        for db, path in ((res or {}).get("metrics") or {}).get("gx_docs", {}).items():
+            rel = os.path.relpath(path, report_dir())
+            gx_docs[f"{name} ({db})"] = f"../{rel}"
     store = history_store()
     report = compile_report(
         run_id=run_id, dag_id=dag_id, scope=window.get("scope") or "window", window=window,
         revision=(pre or {}).get("revision"), results=results, preflight=(pre or {}).get("preflight"),
-        errors=errors, history=store, report_dir=report_dir(),
+        errors=errors, history=store, report_dir=report_dir(), gx_docs=gx_docs or None,
     )
     sent = send_digest(report, store, ctx)
     status = report["status"]

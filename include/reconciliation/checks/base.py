@@ -102,8 +102,14 @@ class CheckContext:
                 invariants.append(SqlInvariant(kind=stem, sql=render(path.read_text(), params)))
             if invariants:
                 t0 = time.monotonic()
-                suite = SqlSuite(f"{check}_{db}", read_only_uri(self.conn_id(db)), invariants, self.params.max_samples)
+                docs = self.extra.get("gx_docs_dir")
+                suite = SqlSuite(
+                    f"{check}_{db}", read_only_uri(self.conn_id(db)), invariants, self.params.max_samples,
+                    docs_dir=str(Path(docs) / check / db) if docs else None,
+                )
                 outcomes = suite.run()
+                if docs:
+                    result.metrics.setdefault("gx_docs", {})[db] = str(Path(docs) / check / db / "index.html")
                 result.metrics[f"{db}_sql_seconds"] = round(time.monotonic() - t0, 3)
                 for stem, outcome in outcomes.items():
                     if outcome.exception:

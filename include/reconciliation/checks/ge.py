@@ -132,6 +132,7 @@ class SqlSuite:
     uri: str
     invariants: list[SqlInvariant]
     max_rows: int = 1000
+    docs_dir: str | None = None  # when set, GE Data Docs of this validation are built there
     results: dict[str, SqlOutcome] = field(default_factory=dict)
 
     def run(self) -> dict[str, SqlOutcome]:
@@ -156,7 +157,14 @@ class SqlSuite:
                     name=self.name, data=asset.add_batch_definition_whole_table("all"), suite=suite
                 )
             )
-        res = vd.run(result_format="COMPLETE")
+            checkpoint = None
+            if self.docs_dir:
+                checkpoint = _docs_checkpoint(ctx, self.name, vd, self.docs_dir)
+        if checkpoint is not None:
+            cp_result = checkpoint.run()
+            res = next(iter(cp_result.run_results.values()))
+        else:
+            res = vd.run(result_format="COMPLETE")
         out: dict[str, SqlOutcome] = {}
         for r in res.results:
             kind = (r.expectation_config.meta or {}).get("kind")
@@ -173,6 +181,29 @@ class SqlSuite:
             )
         self.results = out
         return out
+
+
+def _docs_checkpoint(ctx: Any, name: str, vd: Any, docs_dir: str) -> Any:
+    """A checkpoint that also renders GE Data Docs into `docs_dir` (a fixed, per-run folder)."""
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    site = f"{name}_site"
+    ctx.add_data_docs_site(
+        site_name=site,
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return ctx.checkpoints.add(
+        gx.Checkpoint(
+            name=f"{name}_checkpoint",
+            validation_definitions=[vd],
+            actions=[UpdateDataDocsAction(name="docs", site_names=[site])],
+            result_format="COMPLETE",
+        )
+    )
 
 
 class FrameSuite:
