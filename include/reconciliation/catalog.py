@@ -190,6 +190,12 @@ KINDS: tuple[Kind, ...] = (
        "A metadata value is longer than 2000 characters."),
     _K("metadata", "metadata_timestamps_inverted", "error", "<db>.<collection>/<entity_id>",
        "created_at is after updated_at."),
+    _K("metadata", "metadata_entity_soft_deleted", "info", "<db>.<collection>/<entity_id>",
+       "The document describes a soft-deleted row: Midaz keeps metadata on soft delete (§3.3, §5.5). "
+       "Informational, not counted."),
+    _K("metadata", "metadata_upsert_created", "info", "<db>.<collection>/<entity_id>",
+       "The document has no entity_name or no created_at: an Update upsert created it, not Create (§3.3). "
+       "Informational, not counted."),
     # ---- counts (§6.8) ----
     _K("counts", "live_accounts_default_balances_mismatch", "error", "<org>/<ledger>",
        "Live accounts and live default balances differ in number for this ledger (6.8)."),

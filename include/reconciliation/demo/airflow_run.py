@@ -93,5 +93,6 @@ def load_report(latest: Path) -> dict[str, Any]:
     """latest.json may be the report itself or a pointer to it."""
     data = json.loads(latest.read_text())
     if "checks" not in data and data.get("report_json"):
-        data = json.loads(Path(data["report_json"]).read_text())
+        path = Path(data["report_json"])
+        data = json.loads((path if path.is_absolute() else latest.parent / path).read_text())
     return data

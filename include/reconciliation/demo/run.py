@@ -15,11 +15,11 @@ from reconciliation.demo.airflow_run import ROOT, airflow_env, dags_test
 
 DEMO_FAULTS = [
     "balance_behind_last_operation",
-    "duplicate_balance_version",
+    "version_fork",
     "unbalanced_transaction",
     "transaction_without_operations",
     "redis_version_behind",
-    "orphan_metadata",
+    "metadata_orphan",
     "stuck_backup_entry",
 ]
 
