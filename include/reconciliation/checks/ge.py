@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Great Expectations does the judging (DESIGN §1): SQL invariants are pushed into PostgreSQL as
 expectations returning their violating rows; streamed Redis/Mongo comparisons run as DataFrame suites.
 
@@ -14,6 +15,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+# GE logs registration chatter at INFO on import and a float-conversion note per Decimal it serialises
+# for its own result objects (our evidence keeps the Decimal rows); keep task logs for what matters.
+for _name in ("great_expectations", "great_expectations._docs_decorators", "great_expectations.util",
+              "great_expectations.data_context.types.base"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
 import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.compatibility.sqlalchemy import sqlalchemy as sa
@@ -22,8 +29,6 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.query_metric_provider import QueryMetricProvider
-
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 TOTAL_COLUMN = "_recon_total"
 _LOCK = threading.Lock()
