@@ -82,9 +82,15 @@ class Standalone:
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         out = self.cli("dags", "list-runs", dag_id, "-o", "json")
-        text = out.stdout.strip()
-        start = text.find("[")
-        return json.loads(text[start:]) if start >= 0 else []
+        lines = out.stdout.splitlines()
+        # Log lines (e.g. "... [warning  ] Could not import graphviz") may precede the JSON document.
+        for i, line in enumerate(lines):
+            if line.startswith("[") and not line.startswith("[warning") and not line.startswith("[info"):
+                try:
+                    return json.loads("\n".join(lines[i:]))
+                except json.JSONDecodeError:
+                    continue
+        return []
 
     def stop(self, timeout: float = 30) -> None:
         if self.proc is None:
