@@ -25,7 +25,7 @@ def _wait_runs(af: Standalone, count: int, run_type: str, timeout: float = 900) 
     deadline = time.monotonic() + timeout
     runs: list[dict] = []
     while time.monotonic() < deadline:
-        runs = [r for r in af.runs(DAG) if r.get("run_type") == run_type]
+        runs = [r for r in af.runs(DAG) if str(r.get("run_id", "")).startswith(f"{run_type}__")]
         done = [r for r in runs if r.get("state") in ("success", "failed")]
         if len(runs) >= count and len(done) == len(runs):
             return runs
@@ -49,7 +49,19 @@ def test_backfill_three_days_reports_each_window_and_rerun_replaces_history(loca
     generate(env, operations=3000, seed=21, now=now, days=6)
     manifest = inject(env, faults=list(FAULT_DAYS), seed=21, now=now,
                       on_day={f: d.date() for f, d in zip(FAULT_DAYS, days, strict=True)})
-    afenv = env_for(tmp_path, env, RECONCILIATION_SCHEDULE="@daily")
+    # The scheduler, API server and dag-processor write the metadata DB concurrently: SQLite locks under
+    # that load ("database is locked"), so this test gives Airflow a PostgreSQL metadata database.
+    import psycopg
+    from psycopg import sql
+
+    meta_db = f"airflow_meta_{env.transaction_db}"
+    pg = local_stack.pg
+    with psycopg.connect(pg.admin_conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(meta_db)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(meta_db)))
+    auth = pg.user if not pg.password else f"{pg.user}:{pg.password}"
+    afenv = env_for(tmp_path, env, RECONCILIATION_SCHEDULE="@daily",
+                    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"postgresql+psycopg://{auth}@{pg.host}:{pg.port}/{meta_db}")
 
     with Standalone(afenv) as af:
         for _ in range(60):
@@ -58,7 +70,7 @@ def test_backfill_three_days_reports_each_window_and_rerun_replaces_history(loca
             time.sleep(2)
         frm, to = days[0].strftime("%Y-%m-%d"), days[-1].strftime("%Y-%m-%d")
         af.cli("backfill", "create", "--dag-id", DAG, "--from-date", frm, "--to-date", to,
-               "--dag-run-conf", '{"max_samples": 100000}')
+               "--max-active-runs", "1", "--dag-run-conf", '{"max_samples": 100000}')
         af.cli("dags", "unpause", DAG)
         runs = _wait_runs(af, 3, "backfill")
         assert len(runs) == 3, runs
@@ -76,8 +88,16 @@ def test_backfill_three_days_reports_each_window_and_rerun_replaces_history(loca
 
         # Re-run the middle window: its history rows are replaced, not duplicated.
         mid = days[1].strftime("%Y-%m-%d")
-        af.cli("backfill", "create", "--dag-id", DAG, "--from-date", mid, "--to-date", mid,
-               "--reprocess-behavior", "failed", "--dag-run-conf", '{"max_samples": 100000}')
+        # The first backfill is marked complete by the scheduler shortly after its last run ends.
+        deadline = time.monotonic() + 180
+        while True:
+            out = af.cli("backfill", "create", "--dag-id", DAG, "--from-date", mid, "--to-date", mid,
+                         "--reprocess-behavior", "failed", "--max-active-runs", "1",
+                         "--dag-run-conf", '{"max_samples": 100000}', check=False)
+            if out.returncode == 0:
+                break
+            assert "AlreadyRunningBackfill" in out.stderr and time.monotonic() < deadline, out.stderr[-2000:]
+            time.sleep(3)
         time.sleep(5)
         _wait_runs(af, 3, "backfill")
 
