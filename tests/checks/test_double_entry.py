@@ -627,7 +627,7 @@ def test_window_scope_on_hand_written_rows(mini: Mini, use_env: Callable[[MidazE
     old = check_once(CHECK, mini.env.revision, mini.now,
                      start=mini.now - timedelta(hours=4), end=mini.now - timedelta(hours=2))
     assert reported(old) == {k for k in mini.expected if k not in recent_expected}
-    assert old.in_flight == 1  # the old pending whose commit operation is 5 minutes old
+    assert old.in_flight == 2  # the old pending whose commit is 5 minutes old, the old transfer with a young leg
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -28,10 +28,15 @@ excused); a backup-queue entry younger than the hard grace without a transaction
 Redis is read first and PostgreSQL second (per HSCAN chunk, READ COMMITTED), so a write that completes
 during the run can never look lost.
 
-WINDOW scope: transactions written in [start, end) by UUIDv7 id, or with an operation written in it (the
-commit/cancel operations of an older pending transaction) — primary-key ranges — with all their operations;
-multiple_reversals counts every reversal of a parent that has one in that set; backup-queue entries whose
-age basis (ttl or transaction time) lies in [start, end). FULL scope: everything.
+WINDOW scope (UUIDv7 primary-key ranges, index-backed):
+  * transaction kinds (a, d, e, f): transactions written in [start, end), or with an operation written in it
+    (the commit/cancel operations of an older pending transaction), judged on all their operations;
+  * operation kinds (b, c): operations written in [start, end);
+  * multiple_reversals: a parent whose second (or later) reversal is in the transaction set above — the
+    finding starts with that reversal — with all its reversals counted;
+  * backup-queue entries whose age basis (ttl, else transaction time) lies in [start, end).
+FULL scope: everything. Ageing holds are found in the window of the hold's last write; the full-scope run
+(or a backfill) is what surfaces holds written long before the current window.
 """
 
 from __future__ import annotations
