@@ -100,6 +100,10 @@ class Mini:
     def id(self, ms: int) -> str:
         return uuid7(ms, self.rng)
 
+    def ago_text(self, minutes: float) -> str:
+        """Go's time.Time JSON for `minutes` ago (a backup-queue `ttl`)."""
+        return go_time(self.ago(minutes))
+
     def expect(self, check: str, kind: str, entity: str) -> None:
         self.expected.add((check, kind, entity))
 

@@ -11,9 +11,10 @@ Revision rules (ctx.revision):
   route-validation per-type totals (DESIGN §7: the pending mode is not recorded on the rows). Conservation is
   signed by the balance's direction (a hashed sub-plan over the debit-direction balances keeps the scan order).
   Types add OVERDRAFT, BLOCK, UNBLOCK.
-* Not here (DESIGN §7, reference §6.3): a persisted CREATED status, reversal amounts, and transactions without
-  any operation — the orphans check reports those. A transaction whose status is outside the four stored
-  ones is judged by "its operations fit one of the status patterns".
+* Not here (DESIGN §7, reference §6.3): a persisted CREATED status and reversal amounts — the orphans check
+  reports those; a transaction whose status is outside the four stored ones is judged by "its operations fit
+  one of the status patterns". A transaction without any operation is judged like the reference's LEFT JOIN
+  does (R1: its status rule fails; R2: the direction rule balances, 0 = 0) and is also orphans' 6.3-a.
 
 Performance (DESIGN §4): ONE pass. The SQL aggregates live operations per transaction_id — in the order of
 idx_operation_organization_transaction_id (a sorted GroupAggregate, not a hash aggregate of 10M rows) —
@@ -41,6 +42,7 @@ from reconciliation.checks.base import CheckContext, add_rows
 from reconciliation.checks.orphans import evidence_transactions
 from reconciliation.expectations import double_entry as suite
 from reconciliation.result import CheckResult
+from reconciliation.sanitize import sanitize
 
 CHECK = suite.CHECK
 
@@ -66,12 +68,16 @@ def run(ctx: CheckContext) -> CheckResult:
     t0 = time.monotonic()
     evidence = evidence_transactions(ctx)  # Redis first, PostgreSQL second
     result.metrics["evidence_transactions"] = len(evidence)
-    params = suite.sql_params(ctx, sorted(evidence))
+    result.metrics["backup_queue_seconds"] = round(time.monotonic() - t0, 3)
+    t1 = time.monotonic()
+    debit_ids = suite.list_debit_balances(ctx)
+    result.metrics["debit_direction_balances"] = len(debit_ids) if debit_ids is not None else "many"
+    params = suite.sql_params(ctx, sorted(evidence), debit_ids)
     outcomes = suite.build_suite(ctx, params).run()
-    result.metrics["transaction_sql_seconds"] = round(time.monotonic() - t0, 3)
+    result.metrics["transaction_sql_seconds"] = round(time.monotonic() - t1, 3)
     for name, outcome in outcomes.items():
         if outcome.exception:
-            raise RuntimeError(f"{CHECK}: {name} could not be evaluated: {outcome.exception}")
+            raise RuntimeError(sanitize(f"{CHECK}: {name} could not be evaluated: {outcome.exception}"))
         grouped = group_rows(outcome.rows)
         for kind, (rows, total) in grouped.items():
             if kind not in suite.KINDS:
@@ -82,8 +88,8 @@ def run(ctx: CheckContext) -> CheckResult:
         if unsampled > 0:
             result.violations += unsampled
             result.truncated = True
-    t1 = time.monotonic()
+    t2 = time.monotonic()
     ctx.run_metrics("transaction", ctx.load_sql(CHECK, suite.IN_FLIGHT_QUERY), params, result)
-    result.metrics["in_flight_seconds"] = round(time.monotonic() - t1, 3)
+    result.metrics["in_flight_seconds"] = round(time.monotonic() - t2, 3)
     result.metrics["seconds"] = round(time.monotonic() - t0, 3)
     return result.finish()

@@ -50,6 +50,7 @@ from reconciliation.checks.base import CheckContext, add_rows, make_violation
 from reconciliation.checks.settlement import BackupEntry, backup_queue_keys, parse_backup_entry
 from reconciliation.expectations import orphans as suite
 from reconciliation.result import CheckResult
+from reconciliation.sanitize import sanitize
 from reconciliation.stores import redis as rstore
 from reconciliation.stores.postgres import read_only
 
@@ -195,7 +196,7 @@ def run(ctx: CheckContext) -> CheckResult:
     if sql_suite is not None:
         for stem, outcome in sql_suite.run().items():
             if outcome.exception:
-                raise RuntimeError(f"{CHECK}: {stem} could not be evaluated: {outcome.exception}")
+                raise RuntimeError(sanitize(f"{CHECK}: {stem} could not be evaluated: {outcome.exception}"))
             add_rows(result, CHECK, stem.split("__")[1], outcome.rows, outcome.total)
     result.metrics["transaction_sql_seconds"] = round(time.monotonic() - t1, 3)
     for sql in metric_sql:

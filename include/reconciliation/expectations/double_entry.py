@@ -64,20 +64,44 @@ KINDS: tuple[str, ...] = tuple(i.kind for i in INVARIANTS)
 __doc__ = (__doc__ or "") + "".join(f"\n* {i.kind}: R1 {i.r1}; R2 {i.r2}." for i in INVARIANTS)
 
 
-def sql_params(ctx: CheckContext, evidence_txids: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+DEBIT_BALANCES_LISTED_MAX = 10_000  # beyond this many debit-direction balances, R2 SQL probes `balance` itself
+
+
+def sql_params(
+    ctx: CheckContext,
+    evidence_txids: list[str] | tuple[str, ...] = (),
+    debit_balance_ids: list[str] | None = None,
+) -> dict[str, Any]:
     """The context's SQL parameters plus what the double-entry SQL needs:
 
-    :young_id_lower   smallest UUIDv7 written at :settled_before — an id >= it was written within the grace
-                      (a primary-key comparison instead of decoding every id's time);
-    :future_id_lower  smallest UUIDv7 a day after `now` — ids beyond carry no usable write time;
-    :evidence_txids   transactions named by a backup-queue entry younger than the hard grace (in flight)."""
+    :young_id_lower         smallest UUIDv7 written at :settled_before — an id >= it was written within the
+                            grace (a primary-key comparison instead of decoding every id's time);
+    :future_id_lower        smallest UUIDv7 a day after `now` — ids beyond carry no usable write time;
+    :evidence_txids         transactions named by a backup-queue entry younger than the hard grace (in flight);
+    :debit_balance_ids      R2: every debit-direction balance id, when there are at most
+                            DEBIT_BALANCES_LISTED_MAX (:debit_balances_listed) — a constant list PostgreSQL
+                            hashes once is cheaper per operation than a sub-plan probe."""
     params = ctx.sql_params()
     params.update(
         young_id_lower=uuidv7_lower_bound(ctx.window.settled_before),
         future_id_lower=uuidv7_lower_bound(ctx.window.now + timedelta(days=1)),
         evidence_txids=sorted(evidence_txids),
+        debit_balances_listed=debit_balance_ids is not None,
+        debit_balance_ids=sorted(debit_balance_ids or ()),
     )
     return params
+
+
+def list_debit_balances(ctx: CheckContext) -> list[str] | None:
+    """R2: the debit-direction balance ids, or None when there are too many to inline (or at R1: none exist)."""
+    if ctx.revision != "r2":
+        return None
+    from reconciliation.stores.postgres import read_only
+
+    with read_only(ctx.transaction_conn_id) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id::text FROM balance WHERE direction = 'debit' LIMIT %s", (DEBIT_BALANCES_LISTED_MAX + 1,))
+        ids = [r[0] for r in cur.fetchall()]
+    return ids if len(ids) <= DEBIT_BALANCES_LISTED_MAX else None
 
 
 def description(kind: str, revision: str) -> str:

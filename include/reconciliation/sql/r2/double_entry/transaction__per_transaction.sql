@@ -3,8 +3,8 @@
 -- ONE pass, planned as in the R1 file: "transaction" merge-joined to its live operations, sorted
 -- GroupAggregate by transaction id, every kind judged on that one aggregate; one row per (transaction,
 -- violated kind) with `kind` and its exact `kind_total`, kinds interleaved. The balance direction needed by
--- the conservation rule comes from a hashed sub-plan over the debit-direction balances (evaluated per
--- operation, it keeps the scan order; a join would not).
+-- the conservation rule is a per-operation membership test in the debit-direction balances (it keeps the
+-- scan order; a join would not).
 --
 -- Invariants, for every settled live transaction T (its live operations; none at all is judged too;
 -- persisted CREATED and reversal amounts are the orphans check's, DESIGN §7):
@@ -26,7 +26,9 @@
 --   value_not_conserved      Σ over balance_affected operations of sign(balance.direction) ×
 --                            ((available_after − available) + (on_hold_after − on_hold)) = 0, sign −1 for a
 --                            debit-direction balance (a missing balance row counts as credit-normal; the
---                            orphans check reports it)
+--                            orphans check reports it). The debit-direction balances come as a constant
+--                            list (:debit_balance_ids, hashed by PostgreSQL) when the check could list them
+--                            all (:debit_balances_listed), else from a hashed sub-plan over `balance`.
 --
 -- In flight and window scope: as in the R1 file.
 WITH win AS (
@@ -64,7 +66,10 @@ agg AS (
            + COALESCE(SUM(o.on_hold_balance_after - o.on_hold_balance)
                         FILTER (WHERE o.balance_affected AND o.on_hold_balance_after <> o.on_hold_balance), 0)
            - 2 * COALESCE(SUM(CASE WHEN o.balance_affected
-                                     AND o.balance_id IN (SELECT b.id FROM balance b WHERE b.direction = 'debit')
+                                     AND CASE WHEN :debit_balances_listed
+                                              THEN o.balance_id = ANY (:debit_balance_ids::uuid[])
+                                              ELSE o.balance_id IN (SELECT b.id FROM balance b
+                                                                    WHERE b.direction = 'debit') END
                                    THEN (o.available_balance_after - o.available_balance)
                                         + (o.on_hold_balance_after - o.on_hold_balance) END), 0)
            AS net,
