@@ -607,6 +607,19 @@ def test_hand_written_rules(mini: Mini, use_env: Callable[[MidazEnv], None]) -> 
         assert isinstance(v.details["amount"], str) and "." in v.details["amount"]
 
 
+def test_many_debit_balances_fall_back_to_the_balance_probe(mini: Mini, use_env: Callable[[MidazEnv], None],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """R2 inlines the debit-direction balance ids when they are few, else probes `balance`: same findings."""
+    use_env(mini.env)
+    listed = check_once(CHECK, mini.env.revision, mini.now)
+    monkeypatch.setattr(S, "DEBIT_BALANCES_LISTED_MAX", 0)
+    probed = check_once(CHECK, mini.env.revision, mini.now)
+    assert reported(probed) == reported(listed) == mini.expected
+    if mini.r2:
+        assert listed.metrics["debit_direction_balances"] == 2  # the debit external and the overdraft companion
+        assert probed.metrics["debit_direction_balances"] == "many"
+
+
 def test_sample_cap_keeps_exact_counts(mini: Mini, use_env: Callable[[MidazEnv], None]) -> None:
     use_env(mini.env)
     full = check_once(CHECK, mini.env.revision, mini.now)
