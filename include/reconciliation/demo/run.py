@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                 manifest.save(manifest_path)
                 print(f"[demo] injected {len(faults) if faults != 'all' else 'all'} fault(s); "
                       f"expected findings: {len(manifest.entries)} ({manifest_path})", flush=True)
-            print(f"[demo] ledger: {stats.get('summary', stats) if isinstance(stats, dict) else stats}", flush=True)
+            print(f"[demo] ledger: {stats.get('transactions')} transactions, {stats.get('operations')} operations, "
+                  f"{stats.get('accounts')} accounts, {stats.get('balance')} balances "
+                  f"({stats.get('redis', {}).get('balance_keys')} hot in Redis)", flush=True)
             afenv = airflow_env(work / "airflow", work / "reports", env.airflow_conn_env())
             logical = (now + timedelta(days=1)).strftime("%Y-%m-%d")
             print("[demo] running the DAG midaz_reconciliation_full with real Airflow (airflow dags test) ...",
