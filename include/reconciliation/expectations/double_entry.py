@@ -7,7 +7,7 @@ single GROUP BY. So `sql/{r1,r2}/double_entry/transaction__per_transaction.sql` 
 once and returns one row per (transaction, violated kind) — `kind` names the catalog kind, `kind_total`
 its exact count — and GE judges it with one `ExpectNoViolatingRows` (one capped pass, exact total).
 
-The invariants it asserts, per settled live transaction with operations:
+The invariants it asserts, per settled live transaction (one without any operation included):
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ INVARIANTS: tuple[Invariant, ...] = (
         "reported only when BOTH fail: the status rule (R1 rule, or the route-validation totals PENDING DEBIT = "
         "ON_HOLD = amount; APPROVED DEBIT = CREDIT = amount, ON_HOLD = 2×amount; CANCELED DEBIT = ON_HOLD = "
         "RELEASE = CREDIT = amount) and the direction rule (Σ debit-direction = Σ credit-direction amounts, "
-        "OVERDRAFT excluded, legacy NULL directions inferred; legacy PENDING/CANCELED single-sided flows pass)",
+        "OVERDRAFT excluded, legacy NULL directions inferred; it cannot vouch for a legacy single-sided "
+        "PENDING/CANCELED flow, where the status rule alone decides)",
     ),
     Invariant(
         "value_not_conserved",
@@ -104,22 +105,13 @@ def list_debit_balances(ctx: CheckContext) -> list[str] | None:
     return ids if len(ids) <= DEBIT_BALANCES_LISTED_MAX else None
 
 
-def description(kind: str, revision: str) -> str:
-    for inv in INVARIANTS:
-        if inv.kind == kind:
-            return f"6.2 {kind}: {inv.r2 if revision == 'r2' and inv.r2 != 'same' else inv.r1}"
-    return kind
-
-
 def build_suite(ctx: CheckContext, params: dict[str, Any]) -> SqlSuite:
     """One GE SqlSuite on the transaction database with the one-pass invariant of this revision."""
     from reconciliation.checks.ge import SqlInvariant, SqlSuite
     from reconciliation.stores.postgres import read_only_uri, render
 
     sql = render(ctx.load_sql(CHECK, QUERY), params)
-    invariant = SqlInvariant(
-        kind=QUERY,
-        sql=sql,
-        description="6.2 double entry per transaction: " + ", ".join(KINDS),
-    )
+    description = "6.2 double entry per transaction — " + "; ".join(
+        f"{i.kind}: {i.r2 if ctx.revision == 'r2' and i.r2 != 'same' else i.r1}" for i in INVARIANTS)
+    invariant = SqlInvariant(kind=QUERY, sql=sql, description=description)
     return SqlSuite(f"{CHECK}_transaction", read_only_uri(ctx.transaction_conn_id), [invariant], ctx.params.max_samples)
