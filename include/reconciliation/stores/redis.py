@@ -144,7 +144,7 @@ def scan_keys(client: Any, pattern: str, count: int = 1000) -> Iterator[list[str
     while True:
         cursor, keys = client.scan(cursor=cursor, match=pattern, count=count)
         if keys:
-            yield [k.decode() if isinstance(k, bytes) else k for k in keys]
+            yield [k.decode(errors="backslashreplace") if isinstance(k, bytes) else k for k in keys]
         if int(cursor) == 0:
             break
 
